@@ -80,6 +80,7 @@ pub mod rules;
 pub mod terms;
 pub mod time;
 pub mod token;
+pub mod vectors;
 
 pub use error::{ErrorCode, LeaseError, ALL_CODES};
 pub use ident::{Holder, Owner, ResourceId, ResourceKey, Scope, SessionId};
