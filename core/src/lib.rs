@@ -77,6 +77,8 @@ pub mod ident;
 pub mod predict;
 pub mod record;
 pub mod rules;
+#[cfg(feature = "tokens")]
+pub mod store;
 pub mod terms;
 pub mod time;
 pub mod token;
