@@ -17,6 +17,8 @@ pub const MAX_RESOURCE_ID_LEN: usize = 64;
 pub const MAX_OWNER_LEN: usize = 128;
 /// Longest session id, in characters.
 pub const MAX_SESSION_ID_LEN: usize = 128;
+/// The rule [`ResourceId`] enforces, as a regular expression for API documents (`OpenAPI`).
+pub const RESOURCE_ID_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$";
 
 /// The kind of thing leased: `project`, `deployment`, or another lowercase word.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -85,7 +85,7 @@ pub mod token;
 pub mod vectors;
 
 pub use error::{ErrorCode, LeaseError, ALL_CODES};
-pub use ident::{Holder, Owner, ResourceId, ResourceKey, Scope, SessionId};
+pub use ident::{Holder, Owner, ResourceId, ResourceKey, Scope, SessionId, RESOURCE_ID_PATTERN};
 pub use predict::{
     predict, LeaseTiming, PredictedState, Prediction, SkewEstimate, SkewEstimator, SkewSample,
 };

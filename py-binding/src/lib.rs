@@ -39,6 +39,10 @@ mod _native {
     #[pymodule_export]
     use crate::rules::{acquire, heartbeat, release, sweep, view};
 
+    /// The pattern every resource id must match, for API documents; the core enforces it.
+    #[pymodule_export]
+    const RESOURCE_ID_PATTERN: &str = leasekit_core::RESOURCE_ID_PATTERN;
+
     /// The package version, from Cargo.
     #[pymodule_export]
     #[allow(non_upper_case_globals)]

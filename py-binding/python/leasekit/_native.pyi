@@ -12,6 +12,7 @@ itself, so that every bad value gets the documented error rather than a bare ``T
 from typing import Any, final
 
 __all__ = [
+    "RESOURCE_ID_PATTERN",
     "ManualClock",
     "Record",
     "Store",
@@ -28,6 +29,9 @@ __all__ = [
 
 __version__: str
 """The package version, from Cargo."""
+
+RESOURCE_ID_PATTERN: str
+"""The pattern every resource id must match (for API documents); the core enforces it."""
 
 def error_codes() -> list[str]:
     """Every stable error code of the core (``leasekit_core::ALL_CODES``), in order."""

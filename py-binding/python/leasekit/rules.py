@@ -17,10 +17,11 @@ from typing import Any
 
 from leasekit import _native
 from leasekit._log import log_events
-from leasekit._native import Record
+from leasekit._native import RESOURCE_ID_PATTERN, Record
 from leasekit._time import Instant, to_millis
 
 __all__ = [
+    "RESOURCE_ID_PATTERN",
     "Decision",
     "Record",
     "acquire",

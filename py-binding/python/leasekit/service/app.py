@@ -1,0 +1,208 @@
+"""The standalone lease service: the routes, the envelope everywhere, a sweeper, a health check.
+
+``create_app`` assembles what a host app would otherwise provide: authentication, error
+handlers that speak the backend's envelope for every failure, a request body limit, trace ids
+on every response, CORS for a UI on another origin, and a background task that ends stale leases
+as expired so the store's answers stay current even when nobody asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from leasekit import AsyncLeaseStore, ManualClock, __version__
+
+from .auth import IdentitySource
+from .envelope import (
+    TRACE_HEADER,
+    ApiError,
+    envelope_response,
+    install_error_handlers,
+    trace_id_for,
+)
+from .models import Health
+from .routes import create_router, now_iso
+
+MAX_BODY_BYTES = 64 * 1024
+"""Largest request body the service reads; larger ones get 413."""
+
+_logger = logging.getLogger("leasekit.service")
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """How the standalone service runs."""
+
+    db_path: Path
+    identity: IdentitySource
+    cors_origins: Sequence[str] = ()
+    sweep_interval_s: float = 5.0
+    beats: int = 3
+    synchronous: Literal["normal", "full"] = "normal"
+    busy_timeout_ms: int = 5000
+    clock: ManualClock | None = None
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies over ``limit`` bytes with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, send)
+            return
+
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge:
+            if started:
+                raise
+            await self._refuse(scope, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        failure = ApiError(
+            413,
+            "payload_too_large",
+            "PAYLOAD_TOO_LARGE",
+            f"request body exceeds {self.limit} bytes",
+            [{"field": "body", "reason": f"must be at most {self.limit} bytes"}],
+        )
+        response = envelope_response(Request(scope), failure)
+        await response(scope, _no_receive, send)
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+class TraceIdMiddleware:
+    """Gives every request a trace id (the caller's, when well formed) and echoes it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        trace_id = trace_id_for(Request(scope))
+
+        async def send_with_trace(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() != TRACE_HEADER.lower().encode()
+                ]
+                headers.append((TRACE_HEADER.encode(), trace_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_trace)
+
+
+async def sweep_forever(store: AsyncLeaseStore, interval_s: float) -> None:
+    """Ends stale leases as expired every ``interval_s`` seconds until cancelled."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await store.sweep()
+        except Exception:
+            _logger.exception("sweep failed; will retry")
+
+
+def create_app(settings: ServiceSettings) -> FastAPI:
+    """The standalone service app for ``settings``."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = AsyncLeaseStore(
+            settings.db_path,
+            synchronous=settings.synchronous,
+            busy_timeout_ms=settings.busy_timeout_ms,
+            clock=settings.clock,
+        )
+        app.state.lease_backend = store
+        sweeper = asyncio.create_task(sweep_forever(store, settings.sweep_interval_s))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            app.state.lease_backend = None
+            await store.close()
+            _logger.info("lease store closed", extra={"db": str(settings.db_path)})
+
+    app = FastAPI(
+        title="leasekit",
+        summary="Who is editing this project right now: project leases over HTTP.",
+        version=__version__,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(create_router(identity=settings.identity, beats=settings.beats))
+
+    @app.get("/healthz", response_model=Health, tags=["service"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "server_time": now_iso()}
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", TRACE_HEADER, "X-Leasekit-User"],
+            expose_headers=[TRACE_HEADER],
+        )
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(TraceIdMiddleware)
+    return app
+
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "BodyLimitMiddleware",
+    "ServiceSettings",
+    "TraceIdMiddleware",
+    "create_app",
+    "sweep_forever",
+]
