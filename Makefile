@@ -1,0 +1,49 @@
+# leasekit: one entry point for people and CI. `make help` lists the targets.
+#
+# Every target that needs tools depends on `bootstrap`, which installs what a fresh machine
+# lacks and does nothing when everything is already there.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DB ?= ./leasekit.db
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: help bootstrap develop serve test test-rust test-python lint lint-rust lint-python
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+bootstrap: ## Install what a fresh machine lacks (system packages, Rust target, venv, tools).
+	@scripts/bootstrap.sh
+
+develop: bootstrap ## Build the Python extension (release) into the venv.
+	@scripts/develop.sh
+
+serve: develop ## Run the lease service on $(DB) at http://$(HOST):$(PORT) (dev auth).
+	$(VENV)/bin/leasekit serve --db $(DB) --host $(HOST) --port $(PORT) --auth dev
+
+test: develop lint test-rust test-python ## Run every check and test.
+	@echo "all tests passed"
+
+lint: lint-rust lint-python ## Formatting, clippy, ruff, mypy and stub checks.
+
+lint-rust:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+lint-python:
+	$(VENV)/bin/ruff check py-binding/python python-tests
+	$(VENV)/bin/ruff format --check py-binding/python python-tests
+	$(VENV)/bin/mypy --strict py-binding/python/leasekit python-tests
+	$(VENV)/bin/python -m mypy.stubtest leasekit._native
+
+test-rust: ## Rust unit, conformance, property and store tests.
+	cargo test --workspace --all-features
+
+test-python: ## Python tests against the built extension.
+	$(VENV)/bin/python -m pytest python-tests

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks, and nothing that is already there.
+#
+# Safe to run again: each step checks before it installs. CI and `make` both call it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=${VENV:-.venv}
+
+step() { printf '==> %s\n' "$*"; }
+
+apt_install() {
+    local missing=()
+    for package in "$@"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    step "apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+apt_install python3-venv curl
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    step "rustup target add wasm32-unknown-unknown"
+    rustup target add wasm32-unknown-unknown
+fi
+
+if [ ! -x "$venv/bin/python" ]; then
+    step "python3 -m venv $venv"
+    python3 -m venv "$venv"
+fi
+
+stamp="$venv/.requirements-dev.sha256"
+wanted=$(sha256sum requirements-dev.txt | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+    step "pip install -r requirements-dev.txt"
+    "$venv/bin/python" -m pip install -q --upgrade pip
+    "$venv/bin/python" -m pip install -q -r requirements-dev.txt
+    echo "$wanted" >"$stamp"
+fi
