@@ -15,13 +15,17 @@ import pytest_asyncio
 
 from leasekit import ManualClock
 from leasekit.service.app import ServiceSettings, create_app
-from leasekit.service.auth import Principal, dev_identity, token_identity
+from leasekit.service.auth import Principal, Role, dev_identity, token_identity
 
 pytestmark = pytest.mark.asyncio
 
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
-TOKENS = {"alice-token": ("alice", "operator"), "root-token": ("root", "admin")}
-TOKENS |= {"bob-token": ("bob", "operator"), "vera-token": ("vera", "viewer")}
+TOKENS: dict[str, tuple[str, Role]] = {
+    "alice-token": ("alice", "operator"),
+    "root-token": ("root", "admin"),
+    "bob-token": ("bob", "operator"),
+    "vera-token": ("vera", "viewer"),
+}
 
 
 @pytest.fixture
@@ -31,7 +35,7 @@ def clock() -> ManualClock:
 
 def _principals() -> list[tuple[Principal, str]]:
     return [
-        (Principal(actor_id=actor, role=role), hashlib.sha256(token.encode()).hexdigest())  # type: ignore[arg-type]
+        (Principal(actor_id=actor, role=role), hashlib.sha256(token.encode()).hexdigest())
         for token, (actor, role) in TOKENS.items()
     ]
 

@@ -59,9 +59,12 @@ def test_serve_drives_a_full_session_and_stops_cleanly_on_sigterm(tmp_path: Path
         assert db.execute("SELECT count(*) FROM lease_events").fetchone() == (3,)
 
 
+EVERY_ADDRESS = "0.0.0.0"  # noqa: S104 - the address dev auth must refuse
+
+
 def test_dev_auth_refuses_to_listen_beyond_loopback(tmp_path: Path) -> None:
     finished = subprocess.run(
-        [sys.executable, "-m", "leasekit", "serve", "--host", "0.0.0.0", "--auth", "dev"],  # noqa: S104
+        [sys.executable, "-m", "leasekit", "serve", "--host", EVERY_ADDRESS, "--auth", "dev"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

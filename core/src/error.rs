@@ -3,8 +3,8 @@
 //! A lease refusal (busy, lost, expired, already released) is an expected answer and is returned
 //! as a value by [`crate::rules`]. [`LeaseError`] is only for input that breaks a rule of the
 //! model: an id with a forbidden character, an interval out of range, a time that cannot cross
-//! into JavaScript exactly. Each kind has a `snake_case` [`ErrorCode`] that never changes, so Python
-//! exceptions and JavaScript `Error` objects can carry the same code as the core.
+//! into JavaScript exactly. Each kind has a `snake_case` [`ErrorCode`] that never changes, so
+//! Python exceptions and JavaScript `Error` objects can carry the same code as the core.
 
 use std::fmt;
 
@@ -123,7 +123,10 @@ impl fmt::Display for ErrorCode {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LeaseError {
     /// See [`ErrorCode::InvalidScope`].
-    #[error("scope {value}: must be a lowercase word of 1 to 32 characters of [a-z0-9_], starting with a letter")]
+    #[error(
+        "scope {value}: must be a lowercase word of 1 to 32 characters of [a-z0-9_], \
+         starting with a letter"
+    )]
     InvalidScope {
         /// The offending value, quoted and cut.
         value: String,
@@ -181,7 +184,10 @@ pub enum LeaseError {
         received_at: i64,
     },
     /// See [`ErrorCode::TimeOutOfRange`].
-    #[error("{field} {value}: must be a UTC millisecond timestamp within ±(2^53 - 1) that a date can hold")]
+    #[error(
+        "{field} {value}: must be a UTC millisecond timestamp within ±(2^53 - 1) \
+         that a date can hold"
+    )]
     TimeOutOfRange {
         /// The field, given or computed, that left the range.
         field: &'static str,

@@ -21,18 +21,21 @@
 //!
 //! | # | situation | answer |
 //! |---|-----------|--------|
-//! | 1 | `now - heartbeat_at` vs `stale_after` | live while `<=`, stale once `>`; a future stamp counts as `now` |
-//! | 2 | acquire a free, ended or stale resource | granted, fence + 1, names the previous lease |
+//! | 1 | `now - heartbeat_at` vs `stale_after` | live while `<=`, stale once `>` (1) |
+//! | 2 | acquire a free, ended or stale resource | granted, fence + 1, names the previous |
 //! | 3 | acquire again, same owner and session, live | renewed: fresh token, same fence |
-//! | 4 | acquire, same owner, other session, live | busy (`same_owner`), or with `takeover`: granted, old one `taken_over` |
-//! | 5 | acquire, other owner, live | busy, or with `force`: granted, old one `forced` |
+//! | 4 | acquire, same owner, other session, live | busy (`same_owner`); `takeover`: granted |
+//! | 5 | acquire, other owner, live | busy; with `force`: granted, old one `forced` |
 //! | 6 | heartbeat, current token, live | `heartbeat_at = now`; never additive |
 //! | 7 | heartbeat, current token, stale | expired; not revived |
-//! | 8 | heartbeat or release, not the current token | lost (names the current holder); nothing changes |
+//! | 8 | heartbeat or release, not the current token | lost (names the holder); no change |
 //! | 9 | release, current token, live or stale | released; again: already released |
 //! | 10 | sweep at `now` | ends each stale lease as `expired`, and only those |
 //! | 11 | any refusal | a value, not an error; errors are for bad input, with stable codes |
 //! | 12 | time arithmetic | checked; every value fits ±(2^53 - 1) ms or is refused |
+//!
+//! (1) A heartbeat stamped after `now` (the clock stepped back) counts as stamped `now`. A lease
+//! taken over ends as `taken_over`; one forced by another owner ends as `forced`.
 //!
 //! The functions in [`rules`] implement them. They never read a clock or draw a random number:
 //! the caller passes `now` and, for a grant, the new token's digest.
