@@ -13,7 +13,8 @@ DB ?= ./leasekit.db
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help bootstrap develop serve test test-rust test-python lint lint-rust lint-python
+.PHONY: help bootstrap develop serve test test-rust test-python test-js wasm lint lint-rust \
+	lint-python
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -27,7 +28,7 @@ develop: bootstrap ## Build the Python extension (release) into the venv.
 serve: develop ## Run the lease service on $(DB) at http://$(HOST):$(PORT) (dev auth).
 	$(VENV)/bin/leasekit serve --db $(DB) --host $(HOST) --port $(PORT) --auth dev
 
-test: develop lint test-rust test-python ## Run every check and test.
+test: develop lint test-rust test-python test-js ## Run every check and test.
 	@echo "all tests passed"
 
 lint: lint-rust lint-python ## Formatting, clippy, ruff, mypy and stub checks.
@@ -47,3 +48,12 @@ test-rust: ## Rust unit, conformance, property and store tests.
 
 test-python: ## Python tests against the built extension.
 	$(VENV)/bin/python -m pytest python-tests
+
+wasm: ## Build the wasm module (web and Node, in wasm-binding/pkg-*) and print its size.
+	@scripts/build-wasm.sh
+
+test-js: ## Node tests and the TypeScript check against the freshly built wasm module.
+	@[ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
+	@scripts/build-wasm.sh
+	node --test wasm-binding/tests/
+	npx tsc --noEmit -p wasm-binding

@@ -41,3 +41,17 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     "$venv/bin/python" -m pip install -q -r requirements-dev.txt
     echo "$wanted" >"$stamp"
 fi
+
+# JavaScript tools for the wasm module (wasm-opt from npm's binaryen, TypeScript), reinstalled
+# exactly from package-lock.json whenever it changes. The wasm-bindgen CLI is installed by
+# scripts/build-wasm.sh, which knows the version the crate pins.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    apt_install nodejs npm
+fi
+js_stamp=node_modules/.package-lock.sha256
+js_wanted=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat "$js_stamp" 2>/dev/null)" != "$js_wanted" ]; then
+    step "npm ci"
+    npm ci --no-audit --no-fund --loglevel=error
+    echo "$js_wanted" >"$js_stamp"
+fi

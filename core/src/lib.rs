@@ -76,6 +76,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod gitlock;
 pub mod ident;
 pub mod predict;
 pub mod record;
@@ -86,6 +87,7 @@ pub mod terms;
 pub mod time;
 pub mod token;
 pub mod vectors;
+pub mod wire;
 
 pub use error::{ErrorCode, LeaseError, ALL_CODES};
 pub use ident::{Holder, Owner, ResourceId, ResourceKey, Scope, SessionId, RESOURCE_ID_PATTERN};
