@@ -46,8 +46,16 @@ lint-python:
 test-rust: ## Rust unit, conformance, property and store tests.
 	cargo test --workspace --all-features
 
-test-python: ## Python tests against the built extension.
-	$(VENV)/bin/python -m pytest python-tests
+test-python: ## Python tests against the built extension, on SQLite and a throwaway PostgreSQL.
+	scripts/postgres.sh run $(VENV)/bin/python -m pytest python-tests
+
+.PHONY: postgres postgres-stop
+
+postgres: ## Start the test PostgreSQL server; export LEASEKIT_TEST_POSTGRES_URL=<printed URL>.
+	@scripts/postgres.sh start
+
+postgres-stop: ## Stop the test PostgreSQL server and delete its data.
+	@scripts/postgres.sh stop
 
 wasm: ## Build the wasm module (web and Node, in wasm-binding/pkg-*) and print its size.
 	@scripts/build-wasm.sh

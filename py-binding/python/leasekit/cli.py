@@ -15,7 +15,7 @@ from pathlib import Path
 
 import uvicorn
 
-from leasekit.service.app import ServiceSettings, create_app
+from leasekit.service.app import ServiceSettings, create_app, database_label
 from leasekit.service.auth import (
     IdentitySource,
     PrincipalsFileError,
@@ -56,7 +56,15 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the lease service")
-    serve.add_argument("--db", type=Path, default=Path("leasekit.db"), help="SQLite file")
+    storage = serve.add_mutually_exclusive_group()
+    storage.add_argument("--db", type=Path, default=Path("leasekit.db"), help="SQLite file")
+    storage.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="keep the leases in this SQLAlchemy database instead of --db: "
+        "postgresql+asyncpg://USER@HOST/DB or sqlite+aiosqlite:///PATH (needs the sqlalchemy "
+        "extra; give a PostgreSQL password through PGPASSWORD or ~/.pgpass, not in the URL)",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
     serve.add_argument(
@@ -112,6 +120,18 @@ def openapi_document() -> str:
     return json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n"
 
 
+def _check_database_url(url: str, parser: argparse.ArgumentParser) -> None:
+    """Refuses, before anything starts, a URL the SQLAlchemy backend cannot serve."""
+    try:
+        from leasekit.sqla import check_database_url  # noqa: PLC0415 - an optional extra
+    except ImportError as missing:
+        parser.error(f"--database-url needs the sqlalchemy extra ({missing.name} is missing)")
+    try:
+        check_database_url(url)
+    except ValueError as bad:
+        parser.error(f"--database-url: {bad}")
+
+
 def _configure_logging(level: str) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(StructuredFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
@@ -121,6 +141,8 @@ def _configure_logging(level: str) -> None:
 def serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     """Runs the service until SIGINT or SIGTERM, then closes the store cleanly."""
     identity = _identity(args, parser)
+    if args.database_url is not None:
+        _check_database_url(args.database_url, parser)
     _configure_logging(args.log_level)
     log = logging.getLogger("leasekit.service")
     if args.auth == "dev":
@@ -131,12 +153,14 @@ def serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         )
     settings = ServiceSettings(
         db_path=args.db,
+        database_url=args.database_url,
         identity=identity,
         cors_origins=tuple(args.cors_origin),
         sweep_interval_s=args.sweep_interval,
         synchronous=args.synchronous,
     )
-    log.info("serving", extra={"db": str(args.db), "host": args.host, "port": args.port})
+    where = database_label(settings)
+    log.info("serving", extra={"db": where, "host": args.host, "port": args.port})
     config = uvicorn.Config(
         create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False
     )

@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -32,7 +32,7 @@ from .envelope import (
     trace_id_for,
 )
 from .models import Health
-from .routes import create_router, now_iso
+from .routes import LeaseBackend, create_router, now_iso
 
 MAX_BODY_BYTES = 64 * 1024
 """Largest request body the service reads; larger ones get 413."""
@@ -52,6 +52,41 @@ class ServiceSettings:
     synchronous: Literal["normal", "full"] = "normal"
     busy_timeout_ms: int = 5000
     clock: ManualClock | None = None
+    database_url: str | None = None
+    """A SQLAlchemy async URL (``postgresql+asyncpg://...``, ``sqlite+aiosqlite:///...``): when
+    set, the leases live there, through :class:`leasekit.sqla.SqlLeaseBackend`, instead of in
+    the SQLite file ``db_path`` (needs the ``sqlalchemy`` extra)."""
+
+
+class ServedBackend(LeaseBackend, Protocol):
+    """A lease backend the standalone service opens, sweeps and closes."""
+
+    async def sweep(self) -> object: ...
+
+    async def close(self) -> None: ...
+
+
+def database_label(settings: ServiceSettings) -> str:
+    """Where the service keeps its leases, for logs: the file, or the URL without password."""
+    if settings.database_url is None:
+        return str(settings.db_path)
+    from sqlalchemy.engine import make_url  # noqa: PLC0415 - only with the sqlalchemy extra
+
+    return make_url(settings.database_url).render_as_string(hide_password=True)
+
+
+async def open_backend(settings: ServiceSettings) -> ServedBackend:
+    """The Rust SQLite store on ``db_path``, or the SQLAlchemy backend on ``database_url``."""
+    if settings.database_url is None:
+        return AsyncLeaseStore(
+            settings.db_path,
+            synchronous=settings.synchronous,
+            busy_timeout_ms=settings.busy_timeout_ms,
+            clock=settings.clock,
+        )
+    from leasekit.sqla import SqlLeaseBackend  # noqa: PLC0415 - only with the sqlalchemy extra
+
+    return await SqlLeaseBackend.open(settings.database_url, clock=settings.clock)
 
 
 class _BodyTooLarge(Exception):
@@ -139,7 +174,7 @@ class TraceIdMiddleware:
         await self.app(scope, receive, send_with_trace)
 
 
-async def sweep_forever(store: AsyncLeaseStore, interval_s: float) -> None:
+async def sweep_forever(store: ServedBackend, interval_s: float) -> None:
     """Ends stale leases as expired every ``interval_s`` seconds until cancelled."""
     while True:
         await asyncio.sleep(interval_s)
@@ -154,12 +189,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = AsyncLeaseStore(
-            settings.db_path,
-            synchronous=settings.synchronous,
-            busy_timeout_ms=settings.busy_timeout_ms,
-            clock=settings.clock,
-        )
+        store = await open_backend(settings)
         app.state.lease_backend = store
         sweeper = asyncio.create_task(sweep_forever(store, settings.sweep_interval_s))
         try:
@@ -170,7 +200,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
                 await sweeper
             app.state.lease_backend = None
             await store.close()
-            _logger.info("lease store closed", extra={"db": str(settings.db_path)})
+            _logger.info("lease store closed", extra={"db": database_label(settings)})
 
     app = FastAPI(
         title="leasekit",
@@ -201,8 +231,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 __all__ = [
     "MAX_BODY_BYTES",
     "BodyLimitMiddleware",
+    "ServedBackend",
     "ServiceSettings",
     "TraceIdMiddleware",
     "create_app",
+    "database_label",
+    "open_backend",
     "sweep_forever",
 ]
