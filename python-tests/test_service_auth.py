@@ -44,7 +44,7 @@ async def test_dev_mode_defaults_to_the_development_admin(tmp_path: Path) -> Non
 
 
 @pytest.mark.asyncio
-async def test_an_invalid_dev_user_is_a_422_naming_the_owner(tmp_path: Path) -> None:
+async def test_an_invalid_dev_user_is_a_422_naming_the_header(tmp_path: Path) -> None:
     app = create_app(ServiceSettings(db_path=tmp_path / "dev.db", identity=dev_identity()))
 
     async with app.router.lifespan_context(app), await _client(app) as http:
@@ -55,7 +55,31 @@ async def test_an_invalid_dev_user_is_a_422_naming_the_owner(tmp_path: Path) -> 
         )
 
     assert response.status_code == 422
-    assert response.json()["details"][0]["field"] == "owner"
+    assert response.json()["details"][0]["field"] == "X-Leasekit-User"
+    assert "1 to 128 printable characters" in response.json()["details"][0]["reason"]
+
+
+@pytest.mark.asyncio
+async def test_a_dev_user_header_is_read_as_utf8(tmp_path: Path) -> None:
+    app = create_app(ServiceSettings(db_path=tmp_path / "dev.db", identity=dev_identity()))
+
+    async with app.router.lifespan_context(app), await _client(app) as http:
+        granted = await http.post(
+            "/v1/projects/p1/lock",
+            json={"session_id": "s"},
+            headers=[(b"X-Leasekit-User", "élodie".encode())],
+        )
+        broken = await http.post(
+            "/v1/projects/p2/lock",
+            json={"session_id": "s"},
+            headers=[(b"X-Leasekit-User", b"\xff\xfe")],
+        )
+
+    assert granted.json()["owner"] == "élodie"
+    assert broken.status_code == 422
+    assert broken.json()["details"] == [
+        {"field": "X-Leasekit-User", "reason": "must be UTF-8 text"}
+    ]
 
 
 def _host_app(store: AsyncLeaseStore, role: str) -> FastAPI:
@@ -151,6 +175,17 @@ async def test_cors_allows_only_the_configured_origin(tmp_path: Path) -> None:
         ('[{"id": "a", "role": "admin", "token_sha256": "abc"}]', "token_sha256"),
         ('[{"id": "", "role": "admin", "token_sha256": "' + "0" * 64 + '"}]', "id"),
         ('[{"id": "a", "role": "admin"}]', "token_sha256"),
+        ('[{"id": "a\\nb", "role": "admin", "token_sha256": "' + "0" * 64 + '"}]', "id: owner"),
+        (
+            '[{"id": "v", "role": "viewer", "token_sha256": "' + "0" * 64 + '"},'
+            ' {"id": "boss", "role": "admin", "token_sha256": "' + "0" * 64 + '"}]',
+            "entry 1: token_sha256 repeats entry 0",
+        ),
+        (
+            '[{"id": "a", "role": "viewer", "token_sha256": "' + "0" * 64 + '"},'
+            ' {"id": "a", "role": "admin", "token_sha256": "' + "1" * 64 + '"}]',
+            "entry 1: id repeats entry 0",
+        ),
     ],
 )
 def test_a_bad_principals_file_names_its_fault(tmp_path: Path, content: str, fault: str) -> None:
@@ -193,6 +228,7 @@ async def test_every_transition_is_logged_once_with_its_fields_and_no_token(
         ("bob", "b1", 3),
     ]
     assert all(t["resource_id"] == "p1" and t["scope"] == "project" for t in transitions)
+    assert caplog.records[0].getMessage().startswith('lease acquired: project/p1 owner="alice"')
     logged = json.dumps([record.getMessage() for record in caplog.records]) + json.dumps(
         transitions, default=str
     )

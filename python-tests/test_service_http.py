@@ -396,6 +396,40 @@ async def test_malformed_and_oversized_bodies(client: httpx.AsyncClient) -> None
     assert (await view(client))["fence"] == 0
 
 
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"{bad", "must be a JSON object: Expecting property name"),
+        (b'{"session_id": "s",}', "must be a JSON object: Expecting property name"),
+        (b"\xff\xfe", "must be"),
+        (b"[" * 32_000, "must be"),
+    ],
+)
+async def test_undecodable_bodies_are_422_naming_the_body(
+    client: httpx.AsyncClient, content: bytes, reason: str
+) -> None:
+    headers = auth("alice-token") | {"Content-Type": "application/json"}
+
+    response = await client.post("/v1/projects/p1/lock", content=content, headers=headers)
+
+    envelope = assert_envelope(response, 422, "VALIDATION")
+    assert envelope["details"][0]["field"] == "body"
+    assert envelope["details"][0]["reason"].startswith(reason)
+
+
+async def test_unauthenticated_answers_ask_for_a_bearer_token(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/projects/p1/lock")
+
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_id_errors_name_the_http_field_in_the_message(client: httpx.AsyncClient) -> None:
+    response = await lock(client, "alice-token", project="-bad")
+
+    envelope = assert_envelope(response, 422, "VALIDATION")
+    assert envelope["message"].startswith("invalid project_id: project_id ")
+
+
 async def test_trace_id_is_echoed_or_generated(client: httpx.AsyncClient) -> None:
     given = await client.get(
         "/v1/projects/p1/lock", headers=auth("vera-token") | {"X-Range42-Trace-Id": "trace-123"}

@@ -357,7 +357,7 @@ async def test_nothing_is_stored_or_logged_until_the_caller_commits(
 
     (record,) = caplog.records
     assert record.name == "leasekit.sqla"
-    assert record.getMessage().startswith("lease acquired: project/p1 owner=alice")
+    assert record.getMessage().startswith('lease acquired: project/p1 owner="alice"')
     fields = vars(record)
     assert (fields["event"], fields["owner"], fields["fence"]) == ("acquired", "alice", 1)
     assert lease.token is not None

@@ -20,7 +20,7 @@ use pyo3::prelude::*;
 #[pymodule]
 mod _native {
     use leasekit_core::store::LeaseToken;
-    use leasekit_core::{ErrorCode, TokenDigest, ALL_CODES};
+    use leasekit_core::{ErrorCode, Owner, TokenDigest, ALL_CODES};
     use pyo3::prelude::*;
     use pyo3::types::PyBytes;
 
@@ -65,6 +65,15 @@ mod _native {
     #[pyfunction]
     fn error_codes() -> Vec<&'static str> {
         ALL_CODES.iter().map(|code| code.as_str()).collect()
+    }
+
+    /// Checks an owner by the core's rule (1 to 128 printable characters), for callers that
+    /// accept principals before any lease operation (a service's principals file).
+    #[pyfunction]
+    fn check_owner(owner: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = owner.py();
+        let owner = text_arg("owner", ErrorCode::InvalidOwner, owner)?;
+        Owner::new(owner).map(|_| ()).map_err(|err| errors::lease_error(py, &err))
     }
 
     /// The SHA-256 digest (32 bytes) of a lease token, as the core computes it.

@@ -12,6 +12,7 @@ Callers of the pure rules (the SQLAlchemy adapter) log the events of a decision 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -32,6 +33,12 @@ _FIELD_NAMES = {"kind": "event", "id": "resource_id"}
 _EVENT_OF_MESSAGE = {"lease renewed": "renewed"}
 
 
+def _quoted(value: object) -> str:
+    """A field value for the readable message: strings in JSON quotes, so an owner or session
+    named ``eve fence=1`` cannot pass for another field."""
+    return json.dumps(value) if isinstance(value, str) else str(value)
+
+
 def _emit_transition(target: logging.Logger, level: int, extra: dict[str, Any]) -> None:
     actor = extra.setdefault("actor", None)
     target.log(
@@ -40,10 +47,10 @@ def _emit_transition(target: logging.Logger, level: int, extra: dict[str, Any]) 
         _MESSAGES.get(extra["event"], f"lease {extra['event']}"),
         extra.get("scope"),
         extra.get("resource_id"),
-        extra.get("owner"),
-        extra.get("session_id"),
+        _quoted(extra.get("owner")),
+        _quoted(extra.get("session_id")),
         extra.get("fence"),
-        actor if actor is not None else "sweeper",
+        _quoted(actor) if actor is not None else "sweeper",
         extra=extra,
     )
 

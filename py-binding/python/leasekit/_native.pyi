@@ -18,6 +18,7 @@ __all__ = [
     "Store",
     "__version__",
     "acquire",
+    "check_owner",
     "error_codes",
     "heartbeat",
     "new_token",
@@ -32,6 +33,10 @@ __version__: str
 
 RESOURCE_ID_PATTERN: str
 """The pattern every resource id must match (for API documents); the core enforces it."""
+
+def check_owner(owner: object) -> None:
+    """Checks an owner by the core's rule (1 to 128 printable characters); raises
+    :class:`~leasekit.errors.InvalidOwner` naming ``owner`` otherwise."""
 
 def error_codes() -> list[str]:
     """Every stable error code of the core (``leasekit_core::ALL_CODES``), in order."""

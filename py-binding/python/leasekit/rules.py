@@ -17,7 +17,7 @@ from typing import Any
 
 from leasekit import _native
 from leasekit._log import log_events
-from leasekit._native import RESOURCE_ID_PATTERN, Record
+from leasekit._native import RESOURCE_ID_PATTERN, Record, check_owner
 from leasekit._time import Instant, to_millis
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "Decision",
     "Record",
     "acquire",
+    "check_owner",
     "heartbeat",
     "log_events",
     "new_token",

@@ -12,15 +12,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from fastapi import Request
 
-from .envelope import ApiError
+from leasekit import InvalidOwner
+from leasekit.rules import check_owner
+
+from .envelope import ApiError, validation_error
 
 Role = Literal["admin", "operator", "viewer"]
 ROLES: tuple[Role, ...] = ("admin", "operator", "viewer")
@@ -29,6 +33,7 @@ DEV_USER_HEADER = "X-Leasekit-User"
 DEV_DEFAULT_USER = "development"
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_logger = logging.getLogger("leasekit.service")
 
 
 @dataclass(frozen=True)
@@ -54,8 +59,10 @@ IdentitySource = Callable[[Request], Awaitable[Principal | None]]
 
 
 def auth_required(message: str = "authentication required") -> ApiError:
-    """A 401 ``AUTH_REQUIRED`` error."""
-    return ApiError(401, "auth_required", "AUTH_REQUIRED", message)
+    """A 401 ``AUTH_REQUIRED`` error that tells the client to send a bearer token."""
+    return ApiError(
+        401, "auth_required", "AUTH_REQUIRED", message, headers={"WWW-Authenticate": "Bearer"}
+    )
 
 
 def access_denied(message: str) -> ApiError:
@@ -64,21 +71,42 @@ def access_denied(message: str) -> ApiError:
 
 
 async def host_principal(request: Request) -> Principal | None:
-    """The principal a host's middleware left in ``request.state.principal``, if any."""
+    """The principal a host's middleware left in ``request.state.principal``, if any: an object
+    with ``actor_id`` and ``role`` attributes, or a mapping with those keys. A role may be a
+    plain string or an ``Enum`` whose value is one."""
     found = getattr(request.state, "principal", None)
-    actor_id = getattr(found, "actor_id", None)
-    role = getattr(found, "role", None)
-    role = getattr(role, "value", role)  # a host may keep roles in an Enum
+    if found is None:
+        return None
+    if isinstance(found, Mapping):
+        actor_id, role = found.get("actor_id"), found.get("role")
+    else:
+        actor_id, role = getattr(found, "actor_id", None), getattr(found, "role", None)
+    role = getattr(role, "value", role)
     if not isinstance(actor_id, str) or role not in ROLES:
+        _logger.warning(
+            "request.state.principal has no string actor_id or no role among %s; "
+            "treating the request as unauthenticated",
+            ", ".join(ROLES),
+        )
         return None
     return Principal(actor_id=actor_id, role=role)
 
 
 def dev_identity(default_user: str = DEV_DEFAULT_USER) -> IdentitySource:
-    """Development mode: the user named by the ``X-Leasekit-User`` header, as an admin."""
+    """Development mode: the user named by the ``X-Leasekit-User`` header (UTF-8), as an admin;
+    ``default_user`` when the header is absent."""
 
     async def identify(request: Request) -> Principal | None:
-        user = request.headers.get(DEV_USER_HEADER, default_user)
+        named = request.headers.get(DEV_USER_HEADER)
+        if named is None:
+            return Principal(actor_id=default_user, role="admin")
+        try:
+            user = named.encode("latin-1").decode("utf-8")
+            check_owner(user)
+        except UnicodeError:
+            raise validation_error(DEV_USER_HEADER, "must be UTF-8 text") from None
+        except InvalidOwner as bad:
+            raise validation_error(DEV_USER_HEADER, str(bad)) from None
         return Principal(actor_id=user, role="admin")
 
     return identify
@@ -95,14 +123,32 @@ class PrincipalsFileError(ValueError):
 
 
 def load_principals(path: Path) -> list[tuple[Principal, str]]:
-    """Reads a JSON list of ``{id, role, token_sha256}``; each entry names its fault on error."""
+    """Reads a JSON list of ``{id, role, token_sha256}``; each entry names its fault on error.
+
+    Ids follow the core's owner rule, and neither an id nor a token digest may repeat: a digest
+    listed twice would give one token two identities.
+    """
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise PrincipalsFileError(f"principals file {path}: {exc}") from exc
     if not isinstance(entries, list) or not entries:
         raise PrincipalsFileError(f"principals file {path}: must be a non-empty JSON list")
-    return [_parse_entry(path, index, entry) for index, entry in enumerate(entries)]
+
+    principals = [_parse_entry(path, index, entry) for index, entry in enumerate(entries)]
+    seen_ids: dict[str, int] = {}
+    seen_digests: dict[str, int] = {}
+    for index, (principal, digest) in enumerate(principals):
+        where = f"principals file {path}, entry {index}"
+        if principal.actor_id in seen_ids:
+            raise PrincipalsFileError(f"{where}: id repeats entry {seen_ids[principal.actor_id]}")
+        if digest in seen_digests:
+            raise PrincipalsFileError(
+                f"{where}: token_sha256 repeats entry {seen_digests[digest]}; one token, one id"
+            )
+        seen_ids[principal.actor_id] = index
+        seen_digests[digest] = index
+    return principals
 
 
 def _parse_entry(path: Path, index: int, entry: object) -> tuple[Principal, str]:
@@ -110,8 +156,10 @@ def _parse_entry(path: Path, index: int, entry: object) -> tuple[Principal, str]
     if not isinstance(entry, dict) or set(entry) != {"id", "role", "token_sha256"}:
         raise PrincipalsFileError(f"{where}: must be an object with id, role and token_sha256")
     actor_id, role, digest = entry["id"], entry["role"], entry["token_sha256"]
-    if not isinstance(actor_id, str) or not actor_id:
-        raise PrincipalsFileError(f"{where}: id must be a non-empty string")
+    try:
+        check_owner(actor_id)
+    except InvalidOwner as bad:
+        raise PrincipalsFileError(f"{where}: id: {bad}") from None
     if role not in ROLES:
         raise PrincipalsFileError(f"{where}: role must be one of {', '.join(ROLES)}")
     if not isinstance(digest, str) or not _SHA256_HEX.match(digest):

@@ -55,6 +55,7 @@ class ApiError(Exception):
         message: str,
         details: Sequence[Mapping[str, str]] = (),
         extra: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -63,6 +64,7 @@ class ApiError(Exception):
         self.message = message
         self.details = [dict(detail) for detail in details]
         self.extra = dict(extra or {})
+        self.headers = dict(headers or {})
 
 
 def envelope_response(request: Request, failure: ApiError) -> JSONResponse:
@@ -77,7 +79,8 @@ def envelope_response(request: Request, failure: ApiError) -> JSONResponse:
         "timestamp": utc_iso(datetime.now(UTC)),
     }
     body.update(failure.extra)
-    return JSONResponse(body, status_code=failure.status, headers={TRACE_HEADER: trace_id})
+    headers = failure.headers | {TRACE_HEADER: trace_id}
+    return JSONResponse(body, status_code=failure.status, headers=headers)
 
 
 def validation_error(field: str, reason: str) -> ApiError:
@@ -96,11 +99,22 @@ def _field_of(location: Sequence[int | str]) -> str:
     return ".".join(parts) or "body"
 
 
+def _problem_detail(problem: Mapping[str, Any]) -> dict[str, str]:
+    """One pydantic problem as ``{field, reason}``. A body that is not JSON names the body and
+    the decoder's complaint, not the character offset pydantic files it under."""
+    if problem.get("type") == "json_invalid":
+        location = problem.get("loc", ())
+        offset = location[-1] if location else 0
+        cause = (problem.get("ctx") or {}).get("error", "not valid JSON")
+        return {"field": "body", "reason": f"must be a JSON object: {cause} at byte {offset}"}
+    return {
+        "field": _field_of(problem.get("loc", ())),
+        "reason": str(problem.get("msg", "invalid")),
+    }
+
+
 def _from_request_validation(exc: RequestValidationError) -> ApiError:
-    details = [
-        {"field": _field_of(problem.get("loc", ())), "reason": str(problem.get("msg", "invalid"))}
-        for problem in exc.errors()
-    ]
+    details = [_problem_detail(problem) for problem in exc.errors()]
     summary = "; ".join(f"{d['field']}: {d['reason']}" for d in details) or "invalid request"
     return ApiError(422, "validation_error", "VALIDATION", summary, details)
 
@@ -116,6 +130,16 @@ _STATUS_SLUGS = {
 
 
 def _from_http_exception(exc: StarletteHTTPException) -> ApiError:
+    if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+        # Starlette's answer to a body it cannot decode (not UTF-8, nested too deep, a number
+        # too long): a validation error of the body, like every other malformed body.
+        return ApiError(
+            422,
+            "validation_error",
+            "VALIDATION",
+            "body: must be a UTF-8 JSON object of reasonable depth",
+            [{"field": "body", "reason": "must be a UTF-8 JSON object of reasonable depth"}],
+        )
     error, code = _STATUS_SLUGS.get(exc.status_code, ("http_error", f"HTTP_{exc.status_code}"))
     return ApiError(exc.status_code, error, code, str(exc.detail))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, ParamSpec, Protocol
@@ -53,6 +54,7 @@ from .models import (
 )
 
 P = ParamSpec("P")
+_logger = logging.getLogger("leasekit.service")
 
 
 class LeaseBackend(Protocol):
@@ -121,8 +123,13 @@ def _enveloped(
 
 
 def _invalid(error: InvalidInput) -> ApiError:
+    """A 422 naming the HTTP field (``project_id``, ``lease_id``) rather than the store's
+    argument, in the details and in the message."""
     field = _FIELD_NAMES.get(error.field, error.field)
-    return validation_error(field, str(error))
+    reason = str(error)
+    if reason.startswith(error.field):
+        reason = field + reason[len(error.field) :]
+    return validation_error(field, reason)
 
 
 def _seconds(milliseconds: int) -> int | float:
@@ -234,6 +241,7 @@ def _lease_refused(project_id: str, refusal: LeaseLost | LeaseExpired) -> ApiErr
 
 
 def _unavailable(error: StorageError) -> ApiError:
+    _logger.error("lease store unavailable: %s", error, extra={"code": error.code})
     return ApiError(503, "storage_unavailable", "STORAGE_UNAVAILABLE", str(error))
 
 
