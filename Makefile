@@ -13,11 +13,11 @@ DB ?= ./leasekit.db
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help bootstrap develop serve test test-rust test-python test-js wasm lint lint-rust \
-	lint-python
+.PHONY: help bootstrap develop serve test test-rust test-python test-js test-e2e wasm lint \
+	lint-rust lint-python
 
 help: ## List the targets.
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 bootstrap: ## Install what a fresh machine lacks (system packages, Rust target, venv, tools).
 	@scripts/bootstrap.sh
@@ -25,10 +25,10 @@ bootstrap: ## Install what a fresh machine lacks (system packages, Rust target, 
 develop: bootstrap ## Build the Python extension (release) into the venv.
 	@scripts/develop.sh
 
-serve: develop ## Run the lease service on $(DB) at http://$(HOST):$(PORT) (dev auth).
+serve: develop wasm ## Run the lease service and its demo page on $(DB) at http://$(HOST):$(PORT).
 	$(VENV)/bin/leasekit serve --db $(DB) --host $(HOST) --port $(PORT) --auth dev
 
-test: develop lint test-rust test-python test-js ## Run every check and test.
+test: develop lint test-rust test-python test-js test-e2e ## Run every check and test.
 	@echo "all tests passed"
 
 lint: lint-rust lint-python ## Formatting, clippy, ruff, mypy and stub checks.
@@ -57,11 +57,14 @@ postgres: ## Start the test PostgreSQL server; export LEASEKIT_TEST_POSTGRES_URL
 postgres-stop: ## Stop the test PostgreSQL server and delete its data.
 	@scripts/postgres.sh stop
 
-wasm: ## Build the wasm module (web and Node, in wasm-binding/pkg-*) and print its size.
+wasm: ## Build the wasm module (wasm-binding/pkg-*) and the demo page `serve` shows at /.
 	@scripts/build-wasm.sh
 
-test-js: ## Node tests and the TypeScript check against the freshly built wasm module.
+test-js: wasm ## Node tests and the TypeScript checks against the freshly built wasm module.
 	@[ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
-	@scripts/build-wasm.sh
 	node --test wasm-binding/tests/
 	npx tsc --noEmit -p wasm-binding
+	npx tsc --noEmit -p wasm-binding/web
+
+test-e2e: develop wasm ## The demo page, worker and service end to end in headless Chromium.
+	node --test wasm-binding/e2e/

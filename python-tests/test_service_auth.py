@@ -141,6 +141,49 @@ async def test_a_host_viewer_may_read_but_not_lock(store: AsyncLeaseStore) -> No
 
 
 @pytest.mark.asyncio
+async def test_dev_mode_answers_only_to_loopback_host_names(tmp_path: Path) -> None:
+    settings = ServiceSettings(
+        db_path=tmp_path / "dev.db", identity=dev_identity(), loopback_hosts_only=True
+    )
+    app = create_app(settings)
+
+    async with app.router.lifespan_context(app), await _client(app) as http:
+        local = [
+            await http.get("/healthz", headers={"Host": host})
+            for host in ("localhost:8000", "127.0.0.1", "[::1]:8000")
+        ]
+        rebound = await http.post(
+            "/v1/projects/p1/lock",
+            json={"session_id": "s", "force": True},
+            headers={"Host": "attacker.example"},
+        )
+
+    assert [response.status_code for response in local] == [200, 200, 200]
+    assert rebound.status_code == 400
+    assert rebound.json()["code"] == "INVALID_HOST"
+
+
+@pytest.mark.asyncio
+async def test_cors_headers_reach_even_a_413(tmp_path: Path) -> None:
+    settings = ServiceSettings(
+        db_path=tmp_path / "cors.db",
+        identity=dev_identity(),
+        cors_origins=("http://ui.example",),
+    )
+    app = create_app(settings)
+
+    async with app.router.lifespan_context(app), await _client(app) as http:
+        response = await http.post(
+            "/v1/projects/p1/lock",
+            content=b" " * (65 * 1024),
+            headers={"Origin": "http://ui.example", "Content-Type": "application/json"},
+        )
+
+    assert response.status_code == 413
+    assert response.headers["access-control-allow-origin"] == "http://ui.example"
+
+
+@pytest.mark.asyncio
 async def test_cors_allows_only_the_configured_origin(tmp_path: Path) -> None:
     settings = ServiceSettings(
         db_path=tmp_path / "cors.db",

@@ -417,6 +417,33 @@ async def test_undecodable_bodies_are_422_naming_the_body(
     assert envelope["details"][0]["reason"].startswith(reason)
 
 
+async def test_a_streamed_body_over_the_limit_is_413(client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(25):
+            yield b" " * 4096
+
+    headers = auth("alice-token") | {"Content-Type": "application/json"}
+    response = await client.post("/v1/projects/p1/lock", content=chunks(), headers=headers)
+
+    assert_envelope(response, 413, "PAYLOAD_TOO_LARGE")
+    assert (await view(client))["fence"] == 0
+
+
+@pytest.mark.parametrize("media_type", ["text/plain", "application/x-www-form-urlencoded", None])
+async def test_a_body_that_is_not_declared_json_is_415(
+    client: httpx.AsyncClient, media_type: str | None
+) -> None:
+    headers = auth("alice-token") | ({"Content-Type": media_type} if media_type else {})
+
+    response = await client.post(
+        "/v1/projects/p1/lock", content=b'{"session_id": "s"}', headers=headers
+    )
+
+    envelope = assert_envelope(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert envelope["details"] == [{"field": "Content-Type", "reason": "must be application/json"}]
+    assert (await view(client))["fence"] == 0
+
+
 async def test_unauthenticated_answers_ask_for_a_bearer_token(client: httpx.AsyncClient) -> None:
     response = await client.get("/v1/projects/p1/lock")
 

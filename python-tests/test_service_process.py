@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from service_process import running_service
 
@@ -75,3 +76,29 @@ def test_dev_auth_refuses_to_listen_beyond_loopback(tmp_path: Path) -> None:
     assert finished.returncode == 2
     assert "refusing to bind 0.0.0.0" in finished.stderr
     assert not (tmp_path / "leasekit.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "complaint"),
+    [
+        (["--sweep-interval", "0"], "--sweep-interval: 0 must be from 0.1 to 3600 seconds"),
+        (["--sweep-interval", "-1"], "--sweep-interval: -1 must be from 0.1 to 3600 seconds"),
+        (["--sweep-interval", "soon"], "--sweep-interval: 'soon' is not a number of seconds"),
+        (["--db", "missing/leases.db"], "--db missing/leases.db: "),
+    ],
+)
+def test_serve_refuses_bad_options_in_one_line(
+    tmp_path: Path, arguments: list[str], complaint: str
+) -> None:
+    finished = subprocess.run(
+        [sys.executable, "-m", "leasekit", "serve", "--port", "1", *arguments],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert finished.returncode == 2
+    assert complaint in finished.stderr
+    assert "Traceback" not in finished.stderr

@@ -55,3 +55,7 @@ if [ "$(cat "$js_stamp" 2>/dev/null)" != "$js_wanted" ]; then
     npm ci --no-audit --no-fund --loglevel=error
     echo "$js_wanted" >"$js_stamp"
 fi
+
+# The browser of the end-to-end test (make test-e2e): Debian's Chromium, driven by npm's
+# playwright-core, which has no browser download of its own and is never asked for one.
+apt_install chromium

@@ -50,3 +50,12 @@ raw=$(wc -c <"$module")
 gzipped=$(gzip -9 -c "$module" | wc -c)
 printf 'wasm size: %d bytes raw (%d KiB), %d bytes gzipped (%d KiB)\n' \
     "$raw" $((raw / 1024)) "$gzipped" $((gzipped / 1024))
+
+# The browser demo `leasekit serve` shows at /: the page and worker sources beside the web build,
+# in the layout their relative imports expect (`./pkg-web/...`). Build output, git-ignored.
+ui=py-binding/python/leasekit/service/ui
+step "copy the demo page, the lease worker and the web build into $ui"
+rm -rf "$ui"
+mkdir -p "$ui/pkg-web"
+cp wasm-binding/web/*.html wasm-binding/web/*.css wasm-binding/web/*.js "$ui/"
+cp wasm-binding/pkg-web/leasekit_wasm.js wasm-binding/pkg-web/leasekit_wasm_bg.wasm "$ui/pkg-web/"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import uvicorn
 
+from leasekit import LeaseError, LeaseStore
 from leasekit.service.app import ServiceSettings, create_app, database_label
 from leasekit.service.auth import (
     IdentitySource,
@@ -23,8 +24,16 @@ from leasekit.service.auth import (
     load_principals,
     token_identity,
 )
+from leasekit.service.webui import DEFAULT_UI_DIR, ui_built
 
-_RESERVED_LOG_FIELDS = frozenset(vars(logging.makeLogRecord({})))
+# Fields every record has, and the ones formatters and uvicorn add: not worth repeating.
+_RESERVED_LOG_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
+MIN_SWEEP_INTERVAL_S = 0.1
+MAX_SWEEP_INTERVAL_S = 3600.0
 
 
 class StructuredFormatter(logging.Formatter):
@@ -40,6 +49,19 @@ class StructuredFormatter(logging.Formatter):
         }
         pairs = " ".join(f"{key}={json.dumps(value, default=str)}" for key, value in extras.items())
         return f"{line} {pairs}" if pairs else line
+
+
+def _sweep_interval(text: str) -> float:
+    """``--sweep-interval``: a number of seconds within bounds (0 would spin a core)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not MIN_SWEEP_INTERVAL_S <= seconds <= MAX_SWEEP_INTERVAL_S:
+        raise argparse.ArgumentTypeError(
+            f"{text} must be from {MIN_SWEEP_INTERVAL_S} to {MAX_SWEEP_INTERVAL_S:g} seconds"
+        )
+    return seconds
 
 
 def _is_loopback(host: str) -> bool:
@@ -83,8 +105,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ORIGIN",
         help="allow a UI on this origin (repeatable)",
     )
+    ui = serve.add_mutually_exclusive_group()
+    ui.add_argument(
+        "--ui-dir",
+        type=Path,
+        default=DEFAULT_UI_DIR,
+        metavar="DIR",
+        help="the built browser demo to serve at / (default: the one `make wasm` builds into "
+        "the package)",
+    )
+    ui.add_argument("--no-ui", action="store_true", help="serve no page at /, only the API")
     serve.add_argument(
-        "--sweep-interval", type=float, default=5.0, help="seconds between sweeps of stale leases"
+        "--sweep-interval",
+        type=_sweep_interval,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds between sweeps of stale leases (0.1 to 3600, default 5)",
     )
     serve.add_argument(
         "--synchronous", choices=("normal", "full"), default="normal", help="SQLite durability"
@@ -138,11 +174,22 @@ def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 
 
+def _check_store(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Opens the SQLite file once before serving, so a missing folder, a file that is not a
+    lease store or one written by a newer leasekit is a one-line error, not a traceback."""
+    try:
+        LeaseStore(args.db, synchronous=args.synchronous).close()
+    except LeaseError as failure:
+        parser.error(f"--db {args.db}: {failure}")
+
+
 def serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     """Runs the service until SIGINT or SIGTERM, then closes the store cleanly."""
     identity = _identity(args, parser)
     if args.database_url is not None:
         _check_database_url(args.database_url, parser)
+    else:
+        _check_store(args, parser)
     _configure_logging(args.log_level)
     log = logging.getLogger("leasekit.service")
     if args.auth == "dev":
@@ -158,7 +205,14 @@ def serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         cors_origins=tuple(args.cors_origin),
         sweep_interval_s=args.sweep_interval,
         synchronous=args.synchronous,
+        loopback_hosts_only=args.auth == "dev",
+        ui_dir=None if args.no_ui else args.ui_dir,
     )
+    if settings.ui_dir is not None and not ui_built(settings.ui_dir):
+        log.warning(
+            "the browser demo is not built in %s: / answers 404 until `make wasm` builds it",
+            settings.ui_dir,
+        )
     where = database_label(settings)
     log.info("serving", extra={"db": where, "host": args.host, "port": args.port})
     config = uvicorn.Config(

@@ -6,7 +6,12 @@ Install with the ``service`` extra (``pip install 'leasekit[service]'``). A host
 the standalone service around the Rust SQLite store.
 """
 
-from leasekit.service.app import MAX_BODY_BYTES, BodyLimitMiddleware, ServiceSettings, create_app
+from leasekit.service.app import (
+    MAX_BODY_BYTES,
+    RequestGuardMiddleware,
+    ServiceSettings,
+    create_app,
+)
 from leasekit.service.auth import (
     Principal,
     dev_identity,
@@ -21,9 +26,9 @@ __all__ = [
     "MAX_BODY_BYTES",
     "TRACE_HEADER",
     "ApiError",
-    "BodyLimitMiddleware",
     "LeaseBackend",
     "Principal",
+    "RequestGuardMiddleware",
     "ServiceSettings",
     "create_app",
     "create_router",

@@ -33,9 +33,13 @@ from .envelope import (
 )
 from .models import Health
 from .routes import LeaseBackend, create_router, now_iso
+from .webui import mount_ui
 
 MAX_BODY_BYTES = 64 * 1024
 """Largest request body the service reads; larger ones get 413."""
+
+LOOPBACK_HOST_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
+"""``Host`` names a dev-auth service answers to."""
 
 _logger = logging.getLogger("leasekit.service")
 
@@ -56,6 +60,11 @@ class ServiceSettings:
     """A SQLAlchemy async URL (``postgresql+asyncpg://...``, ``sqlite+aiosqlite:///...``): when
     set, the leases live there, through :class:`leasekit.sqla.SqlLeaseBackend`, instead of in
     the SQLite file ``db_path`` (needs the ``sqlalchemy`` extra)."""
+    loopback_hosts_only: bool = False
+    """Answer only requests whose ``Host`` is a loopback name (dev auth: a page on another site
+    cannot reach the service through a DNS name that resolves to 127.0.0.1)."""
+    ui_dir: Path | None = None
+    """The built browser demo (page, worker, wasm) to serve at ``/``; ``None``: no page."""
 
 
 class ServedBackend(LeaseBackend, Protocol):
@@ -89,59 +98,108 @@ async def open_backend(settings: ServiceSettings) -> ServedBackend:
     return await SqlLeaseBackend.open(settings.database_url, clock=settings.clock)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class RequestGuardMiddleware:
+    """Reads a request body whole before the app sees it, refusing one over ``limit`` bytes
+    (declared or streamed) with 413, and a body that is not declared as JSON with 415.
 
-
-class BodyLimitMiddleware:
-    """Refuses request bodies over ``limit`` bytes with 413, declared or streamed."""
+    Buffering costs nothing here: every accepted body is at most ``limit`` bytes, and the app
+    would read it whole anyway. It lets a streamed body that grows too large get the same
+    answer as a declared one, before the app has started to parse it.
+    """
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, send)
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, send, _too_large(self.limit))
             return
 
-        received = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal received
+        messages: list[Message] = []
+        size = 0
+        while True:
             message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.limit:
-                raise _BodyTooLarge
-            return message
+            messages.append(message)
+            size += len(message.get("body", b""))
+            if size > self.limit:
+                await self._refuse(scope, send, _too_large(self.limit))
+                return
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
+        media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if size > 0 and media_type != b"application/json":
+            await self._refuse(scope, send, _not_json())
+            return
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _BodyTooLarge:
-            if started:
-                raise
-            await self._refuse(scope, send)
+        await self.app(scope, replay, send)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        failure = ApiError(
-            413,
-            "payload_too_large",
-            "PAYLOAD_TOO_LARGE",
-            f"request body exceeds {self.limit} bytes",
-            [{"field": "body", "reason": f"must be at most {self.limit} bytes"}],
-        )
+    @staticmethod
+    async def _refuse(scope: Scope, send: Send, failure: ApiError) -> None:
         response = envelope_response(Request(scope), failure)
         await response(scope, _no_receive, send)
+
+
+class LoopbackHostMiddleware:
+    """Answers only requests whose ``Host`` header names a loopback address.
+
+    Dev auth trusts a header for identity and listens on loopback only; this also stops a page
+    on another site from reaching it through a DNS name that resolves to 127.0.0.1.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _host_name(scope) not in LOOPBACK_HOST_NAMES:
+            failure = ApiError(
+                400,
+                "invalid_host",
+                "INVALID_HOST",
+                "development auth answers only to loopback host names",
+                [{"field": "Host", "reason": "must be localhost, 127.0.0.1 or [::1]"}],
+            )
+            response = envelope_response(Request(scope), failure)
+            await response(scope, _no_receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _host_name(scope: Scope) -> str:
+    raw: bytes = dict(scope["headers"]).get(b"host", b"")
+    host = raw.decode("latin-1").lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        "payload_too_large",
+        "PAYLOAD_TOO_LARGE",
+        f"request body exceeds {limit} bytes",
+        [{"field": "body", "reason": f"must be at most {limit} bytes"}],
+    )
+
+
+def _not_json() -> ApiError:
+    reason = "must be application/json"
+    return ApiError(
+        415,
+        "unsupported_media_type",
+        "UNSUPPORTED_MEDIA_TYPE",
+        f"Content-Type: {reason}",
+        [{"field": "Content-Type", "reason": reason}],
+    )
 
 
 async def _no_receive() -> Message:
@@ -215,6 +273,12 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "server_time": now_iso()}
 
+    if settings.ui_dir is not None:
+        mount_ui(app, settings.ui_dir)
+
+    # Starlette runs the middleware added last first: trace ids wrap everything, CORS headers
+    # reach even the guard's 413 and 415 answers, and dev auth answers only to loopback names.
+    app.add_middleware(RequestGuardMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -223,14 +287,17 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", TRACE_HEADER, "X-Leasekit-User"],
             expose_headers=[TRACE_HEADER],
         )
-    app.add_middleware(BodyLimitMiddleware)
+    if settings.loopback_hosts_only:
+        app.add_middleware(LoopbackHostMiddleware)
     app.add_middleware(TraceIdMiddleware)
     return app
 
 
 __all__ = [
+    "LOOPBACK_HOST_NAMES",
     "MAX_BODY_BYTES",
-    "BodyLimitMiddleware",
+    "LoopbackHostMiddleware",
+    "RequestGuardMiddleware",
     "ServedBackend",
     "ServiceSettings",
     "TraceIdMiddleware",
