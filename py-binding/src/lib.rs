@@ -73,7 +73,9 @@ mod _native {
     fn check_owner(owner: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = owner.py();
         let owner = text_arg("owner", ErrorCode::InvalidOwner, owner)?;
-        Owner::new(owner).map(|_| ()).map_err(|err| errors::lease_error(py, &err))
+        Owner::new(owner)
+            .map(|_| ())
+            .map_err(|err| errors::lease_error(py, &err))
     }
 
     /// The SHA-256 digest (32 bytes) of a lease token, as the core computes it.
