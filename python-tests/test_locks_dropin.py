@@ -415,3 +415,19 @@ def test_lock_held_error_survives_pickling() -> None:
         START,
         refusal.details,
     )
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("owner", [None, "", 42, b"attempt-1", "x" * 200, "a\nb"])
+async def test_release_and_heartbeat_refuse_a_malformed_owner_as_acquire_does(
+    locks: Locks, lease_db: LeaseDatabase, owner: object
+) -> None:
+    await locks.acquire("dep-1", "attempt-1")
+    stored = await lease_db.snapshot()
+
+    for call in (locks.release, locks.heartbeat):
+        with pytest.raises(InvalidOwner) as refused:
+            await call("dep-1", owner)  # type: ignore[arg-type]
+        assert refused.value.field == "owner"
+
+    assert await lease_db.snapshot() == stored

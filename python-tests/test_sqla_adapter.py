@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import MetaData, delete, event, insert, text, update
+from sqlalchemy import Column, Integer, MetaData, Table, delete, event, insert, text, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -748,3 +748,21 @@ def test_tables_land_on_the_callers_metadata() -> None:
     assert tables.metadata is metadata
     assert set(metadata.tables) == {"leases", "lease_events"}
     assert [column.name for column in tables.leases.primary_key] == ["scope", "resource_id"]
+
+
+def test_defining_the_tables_twice_on_one_metadata_answers_the_same_tables() -> None:
+    metadata = MetaData()
+
+    first = define_tables(metadata)
+    again = define_tables(metadata)
+
+    assert again is first
+    assert sorted(metadata.tables) == ["lease_events", "leases"]
+
+
+def test_a_metadata_with_a_foreign_leases_table_is_refused_by_name() -> None:
+    metadata = MetaData()
+    Table("leases", metadata, Column("id", Integer, primary_key=True))
+
+    with pytest.raises(ValueError, match="already holds table"):
+        define_tables(metadata)

@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from leasekit import rules
 from leasekit._time import to_datetime
 from leasekit.errors import InvalidInput
-from leasekit.rules import Decision, Record
+from leasekit.rules import Decision, Record, check_owner
 from leasekit.sqla import leases
 from leasekit.sqla.clock import ClockLike
 from leasekit.sqla.tables import LeaseTables
@@ -281,7 +281,9 @@ class DeploymentLocks:
 
     async def release_lock(self, session: AsyncSession, *, deployment_id: str, owner: str) -> bool:
         """Releases ``owner``'s lock, live or stale; False when absent or another owner's (or
-        already ended). Does not commit."""
+        already ended). Does not commit. An owner that breaks the core's rule raises
+        :class:`~leasekit.errors.InvalidOwner`, as ``acquire_lock`` does."""
+        check_owner(owner)
         applied = await self._decide(
             session,
             deployment_id,
@@ -293,7 +295,9 @@ class DeploymentLocks:
     async def heartbeat(self, session: AsyncSession, *, deployment_id: str, owner: str) -> bool:
         """Renews ``owner``'s live lock (``heartbeat_at`` becomes now); False when the lock is
         absent, another owner's, ended, or stale (a stale lock is not revived). Does not
-        commit."""
+        commit. An owner that breaks the core's rule raises
+        :class:`~leasekit.errors.InvalidOwner`, as ``acquire_lock`` does."""
+        check_owner(owner)
         applied = await self._decide(
             session,
             deployment_id,

@@ -193,15 +193,32 @@ def check_schema_version(connection: Connection) -> None:
         )
 
 
+_PLACED_KEY = "leasekit.tables"
+"""Where :func:`define_tables` keeps the tables it placed on a ``MetaData``."""
+
+
 def define_tables(metadata: MetaData) -> LeaseTables:
     """Places ``leases`` and ``lease_events`` on ``metadata`` and answers them.
 
-    Call it once per ``MetaData`` (the host's declarative ``Base.metadata``, so its Alembic
-    autogenerate sees the tables). The tables take ``metadata.schema`` when it has one.
+    Use the host's declarative ``Base.metadata``, so its Alembic autogenerate sees the tables;
+    define them where the models are defined, so every import of the models brings them. The
+    tables take ``metadata.schema`` when it has one. Calling it again on the same ``MetaData``
+    answers the tables it already placed there; a ``MetaData`` that holds other tables of those
+    names is refused with a :class:`ValueError` naming them.
     """
+    placed = metadata.info.get(_PLACED_KEY)
+    if isinstance(placed, LeaseTables):
+        return placed
+    prefix = f"{metadata.schema}." if metadata.schema else ""
+    taken = [name for name in (f"{prefix}leases", f"{prefix}lease_events") if name in metadata]
+    if taken:
+        raise ValueError(
+            f"metadata already holds table(s) {', '.join(taken)} not defined by leasekit; "
+            "give leasekit a MetaData without them"
+        )
+
     leases = _leases_table(metadata)
     events = _events_table(metadata)
-    prefix = f"{metadata.schema}." if metadata.schema else ""
 
     for statement in _SQLITE_TRIGGERS:
         event.listen(leases, "after_create", _ddl(statement, "sqlite"))
@@ -215,7 +232,9 @@ def define_tables(metadata: MetaData) -> LeaseTables:
         drop = f"DROP FUNCTION IF EXISTS {prefix}leasekit_{function}()"
         event.listen(table, "after_drop", _ddl(drop, "postgresql"))
     event.listen(leases, "after_create", _claim_sqlite_schema_version)
-    return LeaseTables(leases=leases, events=events)
+    tables = LeaseTables(leases=leases, events=events)
+    metadata.info[_PLACED_KEY] = tables
+    return tables
 
 
 def _leases_table(metadata: MetaData) -> Table:
