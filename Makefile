@@ -14,7 +14,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: help bootstrap develop serve test test-rust test-python test-js test-e2e wasm lint \
-	lint-rust lint-python
+	lint-rust lint-python bench bench-quick
 
 help: ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -28,7 +28,7 @@ develop: bootstrap ## Build the Python extension (release) into the venv.
 serve: develop wasm ## Run the lease service and its demo page on $(DB) at http://$(HOST):$(PORT).
 	$(VENV)/bin/leasekit serve --db $(DB) --host $(HOST) --port $(PORT) --auth dev
 
-test: develop lint test-rust test-python test-js test-e2e ## Run every check and test.
+test: develop lint test-rust test-python test-js test-e2e bench-quick ## Run every check and test.
 	@echo "all tests passed"
 
 lint: lint-rust lint-python ## Formatting, clippy, ruff, mypy and stub checks.
@@ -38,9 +38,9 @@ lint-rust:
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 lint-python:
-	$(VENV)/bin/ruff check py-binding/python python-tests
-	$(VENV)/bin/ruff format --check py-binding/python python-tests
-	$(VENV)/bin/mypy --strict py-binding/python/leasekit python-tests
+	$(VENV)/bin/ruff check py-binding/python python-tests bench
+	$(VENV)/bin/ruff format --check py-binding/python python-tests bench
+	$(VENV)/bin/mypy --strict py-binding/python/leasekit python-tests bench
 	$(VENV)/bin/python -m mypy.stubtest leasekit._native
 
 test-rust: ## Rust unit, conformance, property and store tests.
@@ -68,3 +68,9 @@ test-js: wasm ## Node tests and the TypeScript checks against the freshly built 
 
 test-e2e: develop wasm ## The demo page, worker and service end to end in headless Chromium.
 	node --test wasm-binding/e2e/
+
+bench: develop wasm ## All benchmarks against their baselines (minutes); writes BENCHMARKS.md.
+	$(PY) bench/run.py --full
+
+bench-quick: develop wasm ## Smoke run of the benchmarks (about a minute); report to a temp file.
+	$(PY) bench/run.py --quick
