@@ -488,21 +488,32 @@ fn apply(record: &LeaseRecord, step: &Step) -> Result<Applied, LeaseError> {
 }
 
 fn acquire_request(step: &Step) -> Result<AcquireRequest, LeaseError> {
-    let holder = Holder::new(
-        step.owner.as_deref().unwrap_or_default(),
-        step.session_id.as_deref().unwrap_or_default(),
-    )?;
-    let terms = LeaseTerms::new(
-        step.interval_ms.unwrap_or_default(),
-        step.beats.unwrap_or(DEFAULT_BEATS),
-    )?;
     Ok(AcquireRequest {
-        holder,
-        terms,
+        holder: step.holder()?,
+        terms: step.terms()?,
         takeover: step.takeover.unwrap_or(false),
         force: step.force.unwrap_or(false),
         token_digest: step_token(step)?,
     })
+}
+
+impl Step {
+    /// The holder an `acquire` step names; a missing owner or session is refused by the core
+    /// like an empty one.
+    pub fn holder(&self) -> Result<Holder, LeaseError> {
+        Holder::new(
+            self.owner.as_deref().unwrap_or_default(),
+            self.session_id.as_deref().unwrap_or_default(),
+        )
+    }
+
+    /// The terms an `acquire` step asks for; `beats` defaults to the backend's three.
+    pub fn terms(&self) -> Result<LeaseTerms, LeaseError> {
+        LeaseTerms::new(
+            self.interval_ms.unwrap_or_default(),
+            self.beats.unwrap_or(DEFAULT_BEATS),
+        )
+    }
 }
 
 fn step_token(step: &Step) -> Result<TokenDigest, LeaseError> {

@@ -19,14 +19,12 @@ use std::fs;
 use std::path::Path;
 
 use leasekit_core::store::{LeaseToken, SqliteStore, StoreError};
-use leasekit_core::vectors::{EventExpectation, Expectation, OpName, Scenario, Step, VectorFile};
-use leasekit_core::{
-    Holder, LeaseError, LeaseRecord, LeaseTerms, ResourceKey, SweepOutcome, TokenDigest, UnixMillis,
+use leasekit_core::vectors::{
+    subset_difference, EventExpectation, Expectation, OpName, Scenario, Step, VectorFile,
 };
+use leasekit_core::{LeaseError, LeaseRecord, ResourceKey, SweepOutcome, TokenDigest, UnixMillis};
 use serde_json::{Map, Value};
 use store_support::{dump, raw, read_record, write_record, TestFile};
-
-const DEFAULT_BEATS: i64 = 3;
 
 fn scenarios() -> Vec<Scenario> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors");
@@ -299,14 +297,8 @@ impl<'a> Replay<'a> {
     }
 
     fn acquire(&mut self, step: &Step) -> Result<(Value, bool), NotDone> {
-        let holder = Holder::new(
-            step.owner.as_deref().unwrap_or_default(),
-            step.session_id.as_deref().unwrap_or_default(),
-        )?;
-        let terms = LeaseTerms::new(
-            step.interval_ms.unwrap_or_default(),
-            step.beats.unwrap_or(DEFAULT_BEATS),
-        )?;
+        let holder = step.holder()?;
+        let terms = step.terms()?;
         let name = step.token.clone().unwrap_or_default();
         if let Err(err) = TokenDigest::of_token(&name) {
             let why = format!("acquire with malformed token name ({})", err.code());
@@ -358,27 +350,14 @@ fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).expect("answers serialise")
 }
 
-/// Where `actual` fails to contain `expected`: objects by their expected keys, arrays element
-/// by element with equal length, anything else by equality.
+/// Where `actual` fails to contain `expected`, by the vector format's matching rules.
 fn difference(expected: &Value, actual: &Value, path: &str) -> Option<String> {
-    match (expected, actual) {
-        (Value::Object(want), Value::Object(got)) => want.iter().find_map(|(key, value)| {
-            let inner = format!("{path}.{key}");
-            match got.get(key) {
-                Some(found) => difference(value, found, &inner),
-                None => Some(format!("{inner}: expected {value}, absent")),
-            }
-        }),
-        (Value::Array(want), Value::Array(got)) if want.len() == got.len() => want
-            .iter()
-            .zip(got)
-            .enumerate()
-            .find_map(|(index, (value, found))| {
-                difference(value, found, &format!("{path}[{index}]"))
-            }),
-        _ if expected == actual => None,
-        _ => Some(format!("{path}: expected {expected}, got {actual}")),
-    }
+    subset_difference(expected, actual, path).map(|diff| {
+        format!(
+            "{}: expected {}, got {}",
+            diff.path, diff.expected, diff.actual
+        )
+    })
 }
 
 #[test]
